@@ -13,6 +13,7 @@ Run it:  python phase1_echo/server.py [--host HOST] [--port PORT]
 """
 
 import argparse
+import os
 import socket
 
 # --8<-- [start:serve]
@@ -35,11 +36,14 @@ def main():
     parser.add_argument("--port", type=int, default=7007, help="0 picks any free port")
     args = parser.parse_args()
 
+    # --8<-- [start:listen]
     # AF_INET: IPv4 addresses. SOCK_STREAM: TCP, a reliable stream of bytes.
     server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     # Let a restarted server reuse the port at once instead of failing with
     # "Address already in use" while old connections linger in TIME_WAIT.
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Not on Windows, where SO_REUSEADDR would let a second server share the port.
+    if os.name != "nt":
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         server.bind((args.host, args.port))
     except OSError as error:
@@ -47,7 +51,9 @@ def main():
     server.listen()
     host, port = server.getsockname()  # the real port, even when we asked for 0
     print(f"Listening on {host}:{port}", flush=True)
+    # --8<-- [end:listen]
 
+    # --8<-- [start:accept]
     try:
         while True:
             client, (client_host, client_port) = server.accept()  # waits for a client
@@ -63,6 +69,7 @@ def main():
         print("Server stopped", flush=True)
     finally:
         server.close()
+    # --8<-- [end:accept]
 # --8<-- [end:main]
 
 

@@ -13,6 +13,7 @@ Run it:  python phase2_threads/server.py [--host HOST] [--port PORT]
 """
 
 import argparse
+import os
 import socket
 import threading
 
@@ -69,7 +70,8 @@ def main():
     args = parser.parse_args()
 
     server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if os.name != "nt":  # on Windows, SO_REUSEADDR would let a second server share the port
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         server.bind((args.host, args.port))
     except OSError as error:
@@ -78,6 +80,7 @@ def main():
     host, port = server.getsockname()
     print(f"Listening on {host}:{port}", flush=True)
 
+    # --8<-- [start:accept]
     try:
         while True:  # the main thread does nothing but accept
             try:
@@ -96,6 +99,7 @@ def main():
         print("Server stopped", flush=True)
     finally:
         server.close()
+    # --8<-- [end:accept]
 # --8<-- [end:main]
 
 

@@ -18,6 +18,7 @@ Run it:  python phase3_usernames/server.py [--host HOST] [--port PORT]
 """
 
 import argparse
+import os
 import re
 import socket
 import threading
@@ -212,7 +213,8 @@ def main():
     args = parser.parse_args()
 
     server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if os.name != "nt":  # on Windows, SO_REUSEADDR would let a second server share the port
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         server.bind((args.host, args.port))
     except OSError as error:

@@ -22,6 +22,7 @@ Run it:  python phase4_select/server.py [--host HOST] [--port PORT]
 """
 
 import argparse
+import os
 import selectors
 import signal
 import socket
@@ -178,7 +179,8 @@ def main():
             pass
 
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if os.name != "nt":  # on Windows, SO_REUSEADDR would let a second server share the port
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         listener.bind((args.host, args.port))
     except OSError as error:
