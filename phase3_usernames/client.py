@@ -147,7 +147,7 @@ def main():
     except OSError:  # reset, or closed while we chose a name
         status = 1
     if interactive:
-        print()  # leave the terminal on a fresh line after the prompt
+        sys.stdout.write("\r\x1b[K")  # erase the prompt left on the last line
     if status == 1:
         print("Disconnected from server")
     sock.close()

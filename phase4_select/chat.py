@@ -162,11 +162,13 @@ def join(client, name):
     users[name.lower()] = client
     client.joined_at = client.last_spoke = time.monotonic()
     send(client, f"--- Welcome to the chat, {name}! Type /help for commands ---")
+    # --8<-- [start:history]
     if history:
         send(client, f"--- Last {len(history)} messages ---")
         for chat_line in history:
             send(client, chat_line)
         send(client, "--- End of history ---")
+    # --8<-- [end:history]
     broadcast(f"--- {name} has joined the chat ---", sender=client)
     print(f"{name} joined from {client.address}", flush=True)
 
@@ -228,6 +230,7 @@ def whisper(client, arguments):
 
 
 # --8<-- [start:extensions]
+# --8<-- [start:nick]
 def rename(client, arguments):
     if len(arguments) != 1:
         send(client, "! Usage: /nick <new name>")
@@ -246,16 +249,20 @@ def rename(client, arguments):
     users[new_name.lower()] = client
     send(client, f"--- You are now known as {new_name} ---")
     broadcast(f"--- {old_name} is now known as {new_name} ---", sender=client)
+# --8<-- [end:nick]
 
 
+# --8<-- [start:status]
 def set_status(client, text):
     if len(text) > MAX_STATUS:
         send(client, f"! Status too long (max {MAX_STATUS} characters)")
         return
     client.status = text
     send(client, f"--- Status set: {text} ---" if text else "--- Status cleared ---")
+# --8<-- [end:status]
 
 
+# --8<-- [start:whois]
 def whois(client, arguments):
     if len(arguments) != 1:
         send(client, "! Usage: /whois <username>")
@@ -279,6 +286,7 @@ def duration(seconds):
     if minutes:
         return f"{minutes}m {seconds}s"
     return f"{seconds}s"
+# --8<-- [end:whois]
 # --8<-- [end:extensions]
 
 

@@ -117,15 +117,17 @@ def watch_writable(client, wanted):
 
 
 # --8<-- [start:loop]
-def run(listener):
+def run(listener, wakeup):
     """The event loop: wait for ready sockets, handle them, send what is queued."""
-    selector.register(listener, selectors.EVENT_READ, None)
+    selector.register(listener, selectors.EVENT_READ)
+    selector.register(wakeup, selectors.EVENT_READ)
     while True:
-        # The timeout only matters on Windows, where Ctrl-C cannot interrupt select().
-        for key, events in selector.select(timeout=1.0):
-            if key.data is None:
+        for key, events in selector.select():
+            if key.fileobj is listener:
                 accept_all(listener)
                 continue
+            if key.fileobj is wakeup:  # a signal arrived: time to shut down
+                return
             client = key.data
             if events & selectors.EVENT_READ:
                 receive(client)
@@ -139,12 +141,24 @@ def run(listener):
 
 
 # --8<-- [start:shutdown]
-class Shutdown(Exception):
-    """Raised by the signal handler to leave the event loop."""
+def ignore_signal(signum, frame):
+    """Replaces Python's own handlers, which would raise KeyboardInterrupt or exit."""
 
 
-def request_shutdown(signum, frame):
-    raise Shutdown
+def wake_up_on_signals():
+    """Make SIGINT and SIGTERM readable on a socket the event loop watches.
+
+    A signal handler runs between any two bytecodes of the main thread, even
+    halfway through flush(), so it must not change anything. Instead we use
+    the self-pipe trick: signal.set_wakeup_fd() makes Python write a byte to
+    a socket whenever a signal arrives, and select() wakes up for it.
+    """
+    wakeup, signal_writer = socket.socketpair()
+    signal_writer.setblocking(False)
+    signal.set_wakeup_fd(signal_writer.fileno())
+    signal.signal(signal.SIGINT, ignore_signal)
+    signal.signal(signal.SIGTERM, ignore_signal)
+    return wakeup, signal_writer
 
 
 def shut_down():
@@ -158,7 +172,6 @@ def shut_down():
         except OSError:
             pass
         client.sock.close()
-    selector.close()
 # --8<-- [end:shutdown]
 
 
@@ -187,18 +200,13 @@ def main():
         raise SystemExit(f"Cannot listen on {args.host}:{args.port}: {error.strerror}")
     listener.listen(socket.SOMAXCONN)  # a long queue: thousands may connect at once
     listener.setblocking(False)
+    wakeup, signal_writer = wake_up_on_signals()  # both stay open while the loop runs
     host, port = listener.getsockname()
     print(f"Listening on {host}:{port}", flush=True)
 
-    signal.signal(signal.SIGINT, request_shutdown)
-    signal.signal(signal.SIGTERM, request_shutdown)
-    try:
-        run(listener)
-    except Shutdown:
-        shut_down()
-        print("Server stopped", flush=True)
-    finally:
-        listener.close()
+    run(listener, wakeup)
+    shut_down()
+    print("Server stopped", flush=True)
 # --8<-- [end:main]
 
 
