@@ -3,15 +3,14 @@
 With no options, every check runs against the four reference phases of this
 repository, along with the repository's own tests. To grade someone's work:
 
-    pytest --phase=3 --submission=path/to/folder     # its server.py and client.py
-    pytest --submission=path/to/repo                 # every phaseN_* folder in it
-    pytest --phase=4 "--server-cmd=./chat --port {port}" ["--client-cmd=..."]
-    pytest --phase=4 --submission=DIR --extensions   # phase 4's optional extensions too
-    ... --results-json=results.json                  # Gradescope's format
+    pytest --phase 3 --submission path/to/folder     # its server.py and client.py
+    pytest --submission path/to/repo                 # every phaseN_* folder in it
+    pytest --phase 4 --server-cmd "./chat --port {port}" [--client-cmd "..."]
+    pytest --phase 4 --submission DIR --extensions   # phase 4's optional extensions too
+    ... --results-json results.json                  # Gradescope's format
 
-Write these options with "=": pytest looks for its configuration before it loads this
-file, and then reads "--submission DIR" as an unknown option followed by a test path
-DIR (which takes it to the wrong folder, where these options are unknown).
+The options are defined in tests/options.py, which also explains how pytest knows them
+before it has found this file.
 
 When grading, only the checks run (tests marked ``check``); the score is printed last.
 A check is declared with ``tests.grading.check``; see tests/grading.py."""
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import harness
+from tests import harness, options
 from tests.grading import (EXTENSIONS, Chat, Target, UsageProblem, info_of, select_targets)
 
 CHAT_KEY = pytest.StashKey[Chat]()
@@ -33,27 +32,9 @@ STATE_KEY = pytest.StashKey["Grading"]()
 NO_TARGET = Target(0, "no target")
 
 
-def pytest_addoption(parser):
-    group = parser.getgroup("grading", "grading a chat server and client")
-    group.addoption("--phase", type=int, choices=(1, 2, 3, 4), default=None,
-                    help="the phase to check (1-4); needed with a single-phase submission "
-                         "or a command")
-    group.addoption("--submission", metavar="DIR", default=None,
-                    help="a folder with server.py and client.py (give --phase), or with "
-                         "phaseN_* folders")
-    group.addoption("--server-cmd", metavar="CMD", default=None,
-                    help='command that starts your server, with {port} (and {host}), '
-                         'e.g. "./server --port {port}"')
-    group.addoption("--client-cmd", metavar="CMD", default=None,
-                    help="command that starts your client, with {port} (and {host})")
-    group.addoption("--extensions", action="store_true", default=False,
-                    help="also grade phase 4's optional extensions (/nick, /status, /whois, "
-                         "history, files)")
-    group.addoption("--results-json", metavar="PATH", default=None,
-                    help="write the score in Gradescope's results.json format")
-    group.addoption("--docs-url", metavar="URL", default=None,
-                    help="base of the links in hints (default: the docs_url ini value)")
-    parser.addini("docs_url", "base of the links in check hints", default="docs/")
+def pytest_addoption(parser, pluginmanager):
+    if not pluginmanager.has_plugin(options.PLUGIN_NAME):  # not installed: see tests/options.py
+        options.pytest_addoption(parser)
 
 
 # --------------------------------------------------------------------------- state

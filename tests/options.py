@@ -1,0 +1,49 @@
+"""The grader's command-line options, registered before pytest reads its arguments.
+
+pytest looks for its configuration (and so for tests/conftest.py) where the paths
+on its command line are. In ``pytest --phase 3 --submission DIR``, an option pytest
+does not know yet makes it take DIR for a test path, look for its configuration
+there, and stop with "unrecognized arguments". So pyproject.toml declares this module
+as a pytest plugin (an entry point in the group "pytest11"), installed by
+``pip install -r requirements.txt`` (its line ``-e .``): pytest then knows these
+options from the start, and DIR is just their value. tests/conftest.py registers them
+itself when this repository was not installed, where ``--submission=DIR`` still works.
+"""
+
+from pathlib import Path
+
+import pytest
+
+PLUGIN_NAME = "chat-course-grader"  # the entry point's name in pyproject.toml
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("grading", "grading a chat server and client")
+    group.addoption("--phase", type=int, choices=(1, 2, 3, 4), default=None,
+                    help="the phase to check (1-4); needed with a single-phase submission "
+                         "or a command")
+    group.addoption("--submission", metavar="DIR", default=None,
+                    help="a folder with server.py and client.py (give --phase), or with "
+                         "phaseN_* folders")
+    group.addoption("--server-cmd", metavar="CMD", default=None,
+                    help='command that starts your server, with {port} (and {host}), '
+                         'e.g. "./server --port {port}"')
+    group.addoption("--client-cmd", metavar="CMD", default=None,
+                    help="command that starts your client, with {port} (and {host})")
+    group.addoption("--extensions", action="store_true", default=False,
+                    help="also grade phase 4's optional extensions (/nick, /status, /whois, "
+                         "history, files)")
+    group.addoption("--results-json", metavar="PATH", default=None,
+                    help="write the score in Gradescope's results.json format")
+    group.addoption("--docs-url", metavar="URL", default=None,
+                    help="base of the links in hints (default: the docs_url ini value)")
+    parser.addini("docs_url", "base of the links in check hints", default="docs/")
+
+
+def pytest_configure(config):
+    """Graders run from this repository's root; elsewhere pytest would collect other tests."""
+    option = config.option
+    grading = option.submission or option.server_cmd or option.client_cmd
+    repository = Path(__file__).resolve().parent.parent
+    if grading and Path(config.rootpath).resolve() != repository:
+        raise pytest.UsageError(f"run the grader from the course repository's root: cd {repository}")
