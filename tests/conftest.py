@@ -49,7 +49,7 @@ class Result:
     check: str
     points: int
     group: str
-    outcome: str = "passed"  # passed, failed, skipped
+    outcome: str = "unfinished"  # then passed, failed or skipped
     message: str = ""
 
     @property
@@ -163,8 +163,8 @@ def pytest_collection_modifyitems(session, config, items):
     missing: dict = {}  # (target id, program) -> [item, [(check, points)]]
     for order, item in enumerate(items):
         info = info_of(item)
-        if info is None:
-            (deselected if st.grading else keep).append(item)
+        if info is None:  # a test of this repository: not when grading or checking one phase
+            (deselected if st.grading or config.option.phase else keep).append(item)
             continue
         target = item.callspec.params.get("target", NO_TARGET)
         if target is NO_TARGET or (info.group == EXTENSIONS and st.grading
@@ -248,13 +248,20 @@ class Scorer:
         if report.failed:
             if result.outcome != "failed":  # the first failure says what went wrong
                 result.outcome, result.message = "failed", report.longreprtext
-        elif report.skipped and result.outcome == "passed":
+        elif report.skipped and result.outcome == "unfinished":
             result.outcome = "skipped"
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else \
                 str(report.longrepr)
             result.message = reason.removeprefix("Skipped: ")
+        elif report.when == "call" and result.outcome == "unfinished":
+            result.outcome = "passed"  # only a check that ran to its end passes
 
     def results(self) -> list:
+        """Every result; a check that never finished (interrupted, killed) failed."""
+        for group in self.st.results.values():
+            for r in group:
+                if r.outcome == "unfinished":
+                    r.outcome, r.message = "failed", "the check was interrupted before it finished"
         rank = {t.id: i for i, t in enumerate(self.st.targets)}
         flat = [r for group in self.st.results.values() for r in group]
         return sorted(flat, key=lambda r: (rank.get(r.target, 99), r.group != "core", r.order))

@@ -289,14 +289,14 @@ class Chat:
         return self.transcript.quiet(summary)
 
     # -- servers
-    def start_server(self) -> ServerProcess:
-        return self.start_servers(1)[0]
+    def start_server(self, env: dict | None = None) -> ServerProcess:
+        return self.start_servers(1, env)[0]
 
-    def start_servers(self, count: int) -> list:
+    def start_servers(self, count: int, env: dict | None = None) -> list:
         """Start ``count`` servers side by side, then wait until each is listening."""
         servers = []
         for _ in range(count):
-            servers.append(ServerProcess(self.target.server, cwd=self.target.cwd,
+            servers.append(ServerProcess(self.target.server, cwd=self.target.cwd, env=env,
                                          transcript=self.transcript,
                                          label=self.target.who(SERVER), wait=False))
             self._servers.append(servers[-1])

@@ -56,10 +56,9 @@ def hint_url(hint: str) -> str:
     if re.match(r"https?://", hint):
         return hint
     if re.match(r"https?://", DOCS_URL):
-        # A built MkDocs site serves protocol.md at protocol/ (use_directory_urls).
+        # The built site serves protocol.md as protocol.html (mkdocs.yml: use_directory_urls).
         page, _, anchor = hint.partition("#")
-        page = re.sub(r"(^|/)index\.md$", r"\1", page)
-        page = re.sub(r"\.md$", "/", page)
+        page = re.sub(r"\.md$", ".html", page)
         return DOCS_URL.rstrip("/") + "/" + page + ("#" + anchor if anchor else "")
     return DOCS_URL + hint
 

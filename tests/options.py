@@ -10,6 +10,8 @@ options from the start, and DIR is just their value. tests/conftest.py registers
 itself when this repository was not installed, where ``--submission=DIR`` still works.
 """
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -40,10 +42,34 @@ def pytest_addoption(parser):
     parser.addini("docs_url", "base of the links in check hints", default="docs/")
 
 
+REPOSITORY = Path(__file__).resolve().parent.parent
+TAKES_A_VALUE = ("--submission", "--server-cmd", "--client-cmd", "--results-json", "--docs-url")
+
+
+def pytest_load_initial_conftests(early_config, parser, args):
+    """Undo pytest's misreading of ``--submission DIR``.
+
+    Even with these options known, pytest chooses its root folder and configuration
+    before it loads any plugin, from every argument that names an existing path, so an
+    option's value DIR still counts. Run from this repository, that is always wrong:
+    pytest is started again with each such value glued to its option (--submission=DIR),
+    which it cannot mistake for a path.
+    """
+    if early_config.rootpath == REPOSITORY or Path.cwd().resolve() != REPOSITORY:
+        return
+    glued, rest = [], list(args)
+    while rest:
+        word = rest.pop(0)
+        if word in TAKES_A_VALUE and rest:
+            word = f"{word}={rest.pop(0)}"
+        glued.append(word)
+    if glued != list(args):
+        raise SystemExit(subprocess.call([sys.executable, "-m", "pytest", *glued]))
+
+
 def pytest_configure(config):
     """Graders run from this repository's root; elsewhere pytest would collect other tests."""
     option = config.option
     grading = option.submission or option.server_cmd or option.client_cmd
-    repository = Path(__file__).resolve().parent.parent
-    if grading and Path(config.rootpath).resolve() != repository:
-        raise pytest.UsageError(f"run the grader from the course repository's root: cd {repository}")
+    if grading and Path(config.rootpath).resolve() != REPOSITORY:
+        raise pytest.UsageError(f"run the grader from the course repository's root: cd {REPOSITORY}")

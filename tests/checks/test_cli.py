@@ -17,6 +17,15 @@ def test_prints_real_port(chat):
     chat.probe(server, "alice")
 
 
+@check("flushes its 'Listening on' line, so that a program reading its output sees it at once",
+       points=1, phases=ALL, hint="protocol.md#command-line-every-phase")
+def test_listening_line_is_flushed(chat):
+    # The other checks run Python programs with PYTHONUNBUFFERED=1, which forgives a
+    # missing flush; this one turns it off, as a shell pipe or a process manager would.
+    server = chat.start_server(env={"PYTHONUNBUFFERED": ""})
+    chat.probe(server, "alice")
+
+
 @check("two servers started at once with --port 0 get different ports, and both answer",
        points=1, phases=ALL, hint="protocol.md#command-line-every-phase")
 def test_two_servers_two_ports(chat):
