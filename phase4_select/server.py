@@ -42,19 +42,26 @@ MAX_OUTPUT = 1024 * 1024  # unsent bytes a client may fall behind before it is e
 # --8<-- [start:state]
 selector = selectors.DefaultSelector()  # epoll, kqueue, or select: the best this OS has
 clients = set()  # every open connection, joined or not
+paused_listener = None  # the listening socket, while we are out of file descriptors
 # --8<-- [end:state]
 
 
 # --8<-- [start:connections]
 def accept_all(listener):
     """Accept every connection that is waiting, not just one per round."""
+    global paused_listener
     while True:
         try:
             sock, (host, port) = listener.accept()
         except BlockingIOError:  # nobody else is waiting
             return
-        except OSError as error:  # e.g. out of file descriptors: try again next round
-            print(f"accept failed: {error}", flush=True)
+        except OSError as error:
+            # Out of file descriptors (EMFILE): the connection stays queued, so the
+            # listener stays readable and select() would wake us at once, forever.
+            # Stop watching it until a client leaves (see disconnect()).
+            print(f"Not accepting for now: {error.strerror}", flush=True)
+            selector.unregister(listener)
+            paused_listener = listener
             return
         sock.setblocking(False)  # recv() and send() must never wait
         client = chat.Client(sock, f"{host}:{port}")
@@ -78,6 +85,7 @@ def receive(client):
 
 def disconnect(client):
     """Close a connection and clean up after it."""
+    global paused_listener
     if client not in clients:  # already gone
         return
     chat.leave(client)
@@ -85,6 +93,9 @@ def disconnect(client):
     chat.to_flush.discard(client)
     selector.unregister(client.sock)
     client.sock.close()
+    if paused_listener is not None:  # a file descriptor is free again
+        selector.register(paused_listener, selectors.EVENT_READ)
+        paused_listener = None
 # --8<-- [end:connections]
 
 
