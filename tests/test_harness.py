@@ -97,9 +97,10 @@ def test_failure_message_has_every_part():
 def test_hint_urls():
     try:
         harness.set_docs_url("https://example.org/course/")
+        # mkdocs.yml sets use_directory_urls: false, so pages are .html files.
         assert harness.hint_url("protocol.md#lines") == \
-            "https://example.org/course/protocol/#lines"
-        assert harness.hint_url("index.md") == "https://example.org/course/"
+            "https://example.org/course/protocol.html#lines"
+        assert harness.hint_url("index.md") == "https://example.org/course/index.html"
     finally:
         harness.set_docs_url("docs/")
     assert harness.hint_url("phase3.md#framing") == "docs/phase3.md#framing"
