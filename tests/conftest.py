@@ -103,6 +103,18 @@ def pytest_unconfigure(config):
 # --------------------------------------------------------------------------- collection
 
 
+def pytest_collection_finish(session):
+    """A test module may start slow background work as soon as the tests are known, by
+    defining ``start_in_background(session)`` (tests/test_grader.py does)."""
+    modules = {id(item.module): item.module for item in session.items
+               if getattr(item, "module", None) is not None}
+    for module in modules.values():
+        start = getattr(module, "start_in_background", None)
+        if start is not None:
+            start(session)
+
+
+
 @pytest.fixture
 def target(request):
     return request.param

@@ -24,6 +24,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -233,20 +234,37 @@ def key_of(item) -> str | None:
     return None
 
 
+RUNS_KEY = pytest.StashKey[Runs]()
+
+
+def start_in_background(session):
+    """Start, at once, every grader run that the selected meta-tests need.
+
+    tests/conftest.py calls this as soon as collection is done, so that these runs
+    (about 20 s of their own) go on side by side with the rest of the suite instead
+    of after it. Not in a pytest-xdist worker, which cannot know yet which tests it
+    will get: there each run starts when a test first asks for it.
+    """
+    if hasattr(session.config, "workerinput"):
+        return
+    here = sys.modules[__name__]
+    keys = {key_of(item) for item in session.items
+            if getattr(item, "module", None) is here} - {None}
+    runs = Runs(Path(tempfile.mkdtemp(prefix="grader-meta-")))
+    first = ["class", "phase 4", "phase 3"]  # the longest runs start first
+    for key in sorted(keys, key=lambda k: (first.index(k) if k in first else 9, k)):
+        runs.get(key)
+    session.config.stash[RUNS_KEY] = runs
+
+
 @pytest.fixture(scope="module")
-def runs(request, tmp_path_factory):
-    """Start, at once, every grader run that the selected meta-tests need, so that they
-    run side by side (under pytest-xdist, each worker starts only its own)."""
-    runs = Runs(tmp_path_factory.mktemp("grader"))
-    if not hasattr(request.config, "workerinput"):
-        here = sys.modules[__name__]
-        keys = {key_of(item) for item in request.session.items
-                if getattr(item, "module", None) is here} - {None}
-        first = ["class", "phase 4", "phase 3"]  # the longest runs start first
-        for key in sorted(keys, key=lambda k: (first.index(k) if k in first else 9, k)):
-            runs.get(key)
+def runs(request):
+    if RUNS_KEY not in request.config.stash:  # see start_in_background()
+        request.config.stash[RUNS_KEY] = Runs(Path(tempfile.mkdtemp(prefix="grader-meta-")))
+    runs = request.config.stash[RUNS_KEY]
     yield runs
     runs.stop()
+    shutil.rmtree(runs.tmp, ignore_errors=True)
 
 
 def failures(data: dict) -> str:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.util
 import json
 import math
 import os
@@ -38,7 +39,7 @@ from .loadgen import LoadError, harness
 
 DOCS_DIR = loadgen.REPO / "docs" / "assets" / "performance"
 LABELS = {2: "phase 2 (threads, raw bytes)", 3: "phase 3 (threads)", 4: "phase 4 (select)"}
-SHORT = {2: "threads, raw", 3: "threads", 4: "select"}
+SHORT = {2: "2 · threads, raw bytes", 3: "3 · threads", 4: "4 · select"}  # in the table
 COLOURS = {2: "#9e9e9e", 3: "#d84315", 4: "#3949ab"}
 
 
@@ -179,13 +180,13 @@ def kib(n) -> str:
 
 def table(rows: list) -> str:
     """The results as a Markdown table (also readable as plain text)."""
-    head = ["clients", "server", "connect", "deliveries/s", "server CPU per delivery",
-            "p99 latency", "memory per client", "threads", "lost, dup., reordered"]
+    head = ["clients", "phase", "connect", "deliveries/s", "CPU per delivery",
+            "p99 latency", "memory per client", "threads", "lost, dup., late"]
     out = ["| " + " | ".join(head) + " |",
            "| " + " | ".join(["---:", ":---"] + ["---:"] * (len(head) - 2)) + " |"]
     for r in rows:
         if "error" in r:
-            cells = [f"{r['clients']:,}", LABELS[r["phase"]], "failed: " + r["error"][:60],
+            cells = [f"{r['clients']:,}", SHORT[r["phase"]], "failed: " + r["error"][:60],
                      "", "", "", "", "", ""]
         else:
             t, lat = r["throughput"], r["latency"]
@@ -193,7 +194,7 @@ def table(rows: list) -> str:
                                                                "out_of_order"))
             p99 = lat["latency_ms"]["p99"]
             cpu = cpu_per_delivery(t)
-            cells = [f"{r['clients']:,}", LABELS[r["phase"]], f"{r['connect_s']:.2f} s",
+            cells = [f"{r['clients']:,}", SHORT[r["phase"]], f"{r['connect_s']:.2f} s",
                      f"{t['deliveries_per_s']:,}",
                      "–" if cpu is None else f"{cpu:.2f} µs",
                      "–" if p99 is None else f"{p99:.1f} ms",
@@ -232,16 +233,16 @@ def markdown(rows: list, checks: list, env: dict, command: str) -> str:
         lines.append("Targets, checked in this run:")
         lines.append("")
         for claim, value, holds in checks:
-            lines.append(f"- {'✅' if holds else '❌'} {claim}: **{value}**")
+            lines.append(f"- {'met' if holds else '**not met**'}: {claim}: **{value}**")
         lines.append("")
     return "\n".join(lines)
 
 
 def demo_sentence(demo: dict) -> str:
     if demo.get("served"):
-        return (f"The select.select() demo server served all {demo['clients']:,} clients "
+        return (f"The `select.select()` demo server served all {demo['clients']:,} clients "
                 "(this system's select() has no 1,024 limit).")
-    return (f"The select.select() demo server, given {demo['clients']:,} clients, died "
+    return (f"The `select.select()` demo server, given {demo['clients']:,} clients, died "
             f"(exit status {demo.get('exit_status')}) with `{demo.get('error')}`.")
 
 
@@ -282,6 +283,12 @@ def charts(rows: list, folder: Path) -> list:
         ax.set_xscale("log")
         if logy:
             ax.set_yscale("log")
+            ys = [value(r) for r in good if value(r)]
+            ticks = [t for t in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+                     if min(ys) / 2 <= t <= max(ys) * 2]
+            ax.set_yticks(ticks)
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+            ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
         xs = sorted({r["clients"] for r in good})
         ax.set_xticks(xs)
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
@@ -300,6 +307,26 @@ def charts(rows: list, folder: Path) -> list:
         plt.close(fig)
         written.append(path)
     return written
+
+
+def write_outputs(args, rows, demo, slow, env, command) -> None:
+    """The Markdown snippets and the charts docs/performance.md shows."""
+    if args.markdown:
+        md = Path(args.markdown)
+        md.parent.mkdir(parents=True, exist_ok=True)
+        md.write_text(markdown(rows, targets(rows), env, command))
+        print(f"wrote {md}")
+        # two more snippets for docs/performance.md, next to the table
+        extra = {md.with_name(md.stem + "-select.md"): demo_sentence(demo) if demo else None,
+                 md.with_name(md.stem + "-slow-reader.md"):
+                     slow_reader_table(slow) if slow else None}
+        for path, text in extra.items():
+            if text:
+                path.write_text(text + "\n")
+                print(f"wrote {path}")
+    if args.charts:
+        for path in charts(rows, Path(args.charts)):
+            print(f"wrote {path}")
 
 
 # --------------------------------------------------------------------------- command line
@@ -330,6 +357,9 @@ def main(argv=None) -> int:
     parser.add_argument("--markdown", metavar="PATH", help="write the table as Markdown")
     parser.add_argument("--charts", metavar="DIR", help="draw the charts (PNG) into DIR "
                                                          "(needs: pip install matplotlib)")
+    parser.add_argument("--replot", metavar="JSON",
+                        help="measure nothing: draw the charts (--charts DIR) from the JSON "
+                             "of an earlier run")
     parser.add_argument("--docs", action="store_true",
                         help="write the JSON, table and charts docs/performance.md shows, "
                              f"into {DOCS_DIR.relative_to(loadgen.REPO)}")
@@ -342,13 +372,19 @@ def main(argv=None) -> int:
         args.json = args.json or str(DOCS_DIR / "results.json")
         args.markdown = args.markdown or str(DOCS_DIR / "results.md")
         args.charts = args.charts or str(DOCS_DIR)
-    if args.charts:
-        try:
-            import matplotlib  # noqa: F401  (fail now, not after minutes of measuring)
-        except ImportError:
-            print("Drawing charts needs matplotlib, which the course itself does not "
-                  "need: pip install matplotlib", file=sys.stderr)
-            return 2
+    if args.charts and importlib.util.find_spec("matplotlib") is None:
+        # say so now, not after minutes of measuring
+        print("Drawing charts needs matplotlib, which the course itself does not need: "
+              "pip install matplotlib", file=sys.stderr)
+        return 2
+    if args.replot:
+        if not (args.charts or args.markdown):
+            parser.error("--replot needs --charts DIR and/or --markdown PATH")
+        data = json.loads(Path(args.replot).read_text())
+        write_outputs(args, data["rows"], data.get("select_demo"),
+                      {int(k): v for k, v in (data.get("slow_reader") or {}).items()},
+                      data["environment"], data["command"])
+        return 0
     harness.raise_fd_limit(20000)
     loadgen.exit_on_sigterm()
 
@@ -414,22 +450,7 @@ def main(argv=None) -> int:
              "targets": [{"claim": c, "value": v, "holds": h} for c, v, h in checks]},
             indent=1) + "\n")
         print(f"wrote {args.json}")
-    if args.markdown:
-        md = Path(args.markdown)
-        md.parent.mkdir(parents=True, exist_ok=True)
-        md.write_text(markdown(rows, checks, env, command))
-        print(f"wrote {md}")
-        # two more snippets for docs/performance.md, next to the table
-        extra = {md.with_name(md.stem + "-select.md"): demo_sentence(demo) if demo else None,
-                 md.with_name(md.stem + "-slow-reader.md"):
-                     slow_reader_table(slow) if slow else None}
-        for path, text in extra.items():
-            if text:
-                path.write_text(text + "\n")
-                print(f"wrote {path}")
-    if args.charts:
-        for path in charts(rows, Path(args.charts)):
-            print(f"wrote {path}")
+    write_outputs(args, rows, demo, slow, env, command)
     failed = any("error" in r or r["throughput_problems"] or loadgen.problems(r["latency"])
                  for r in rows)
     return 1 if failed or not all(holds for _, _, holds in checks) else 0

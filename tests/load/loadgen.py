@@ -434,20 +434,22 @@ class Swarm:
         self.sync_round += 1
         self.sync_missing = len(targets)
         self.sync_marker = f"sync-{self.nonce}-{self.sync_round}-".encode()
-        attempt = 0
-        while self.sync_missing > 0:
-            now = time.perf_counter()
-            if attempt == 0 or (retry and now - last >= retry):
-                attempt += 1
-                last = now
-                self.send(sender, self.sync_marker + b"%d\n" % attempt)
-            if now > deadline:
-                raise LoadError(f"{self.sync_missing} of {len(targets)} clients did not "
-                                f"receive a marker line within {timeout:g} s")
-            if sender.state == "closed":
-                raise LoadError(f"the server closed {sender.name}'s connection")
-            self._poll(0.05)
-        self.sync_marker = None
+        attempt, last = 0, start
+        try:
+            while self.sync_missing > 0:
+                now = time.perf_counter()
+                if attempt == 0 or (retry and now - last >= retry):
+                    attempt += 1
+                    last = now
+                    self.send(sender, self.sync_marker + b"%d\n" % attempt)
+                if now > deadline:
+                    raise LoadError(f"{self.sync_missing} of {len(targets)} clients did not "
+                                    f"receive a marker line within {timeout:g} s")
+                if sender.state == "closed":
+                    raise LoadError(f"the server closed {sender.name}'s connection")
+                self._poll(0.05)
+        finally:
+            self.sync_marker = None
         return time.perf_counter() - start
 
     # ----------------------------------------------------------------- a workload
@@ -579,9 +581,7 @@ class Swarm:
         latencies = []
         unexpected = []
         left = set()  # who the readers were told has left
-        checked = readers + [c for c in self.clients if c.state == "closed" and not c.slow
-                             and c.received]
-        for client in checked:
+        for client in readers:  # as they were when the run began, closed since or not
             if self.protocol == "echo":
                 wanted = {client.index} & set(ids)
             else:

@@ -66,10 +66,9 @@ def test_sigterm_while_a_hundred_clients_chat():
         assert status == 0, f"exit status {status}: {server.stderr_tail(5)}"
         unclean = [c.name for c in clients if ended[c] != "end of stream"]
         assert unclean == [], f"reset instead of closed: {unclean}"
-        missing = [c.name for c in clients if not received[c].endswith(GOODBYE)]
-        assert missing == [], \
-            f"{len(missing)} clients did not get the shutdown line last, e.g. {missing[0]}: " \
-            f"{bytes(received[clients[clients.index(next(c for c in clients if c.name == missing[0]))]][-80:])!r}"
+        missing = [c for c in clients if not received[c].endswith(GOODBYE)]
+        assert missing == [], (f"{len(missing)} clients did not get the shutdown line last; "
+                               f"{missing[0].name} got {bytes(received[missing[0]][-80:])!r}")
     finally:
         for c in clients:
             c.close()
