@@ -371,17 +371,18 @@ class Chat:
                 conn.send_raw(piece)
 
     # -- clients
-    def start_client(self, port: int, host: str = "127.0.0.1") -> ClientProcess:
-        client = ClientProcess(self.target.client, host=host, port=port, cwd=self.target.cwd,
-                               transcript=self.transcript, label=self.target.who(CLIENT))
+    def start_client(self, port: int, host: str = "127.0.0.1", extra_args=()) -> ClientProcess:
+        client = ClientProcess([*self.target.client, *extra_args], host=host, port=port,
+                               cwd=self.target.cwd, transcript=self.transcript,
+                               label=self.target.who(CLIENT))
         self._things.append(client)
         return client
 
-    def client_session(self, name: str = "alice"):
+    def client_session(self, name: str = "alice", extra_args=()):
         """A client connected to a stand-in server; in phases 3 and 4 it has joined as
         ``name``. Returns (client, the stand-in server's side of the connection)."""
         fake = self.fake_server()
-        client = self.start_client(fake.port)
+        client = self.start_client(fake.port, extra_args=extra_args)
         server_side = fake.accept()
         if self.phase >= 3:
             client.type(name)

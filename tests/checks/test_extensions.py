@@ -2,10 +2,13 @@
 /whois, history for newcomers, and files. Graded only with --extensions when grading a
 submission; always run against the reference phase 4."""
 
+import base64
+import binascii
 import re
 
-from tests.grading import (EXTENSIONS, INVALID_NAME, chat_line, check, joined, left,
+from tests.grading import (CLIENT, EXTENSIONS, INVALID_NAME, chat_line, check, joined, left,
                            no_such_user, online, taken, welcome, whisper_in)
+from tests.harness import show
 
 EXT = {"phases": (4,), "group": EXTENSIONS}
 NICK = "protocol.md#nicknames-nick-name"
@@ -199,3 +202,58 @@ def test_file_cancelled(chat):
     carol.close()
     alice.expect(file_line("carol", "cancel"))
     alice.expect(left("carol"))
+
+
+# ---------------------------------------------------------------- the client's side
+
+CLIENT_FILES = {"program": CLIENT, "hint": FILES, **EXT}
+
+
+@check("the client saves a file it receives into its --downloads folder, under a name that "
+       "cannot leave that folder, never over an existing file, and keeps nothing of a "
+       "cancelled file", points=2, **CLIENT_FILES)
+def test_client_saves_files(chat, tmp_path):
+    downloads = tmp_path / "home" / "downloads"  # "../../x" from here is still in tmp_path
+    client, server = chat.client_session("alice", extra_args=["--downloads", str(downloads)])
+    for _ in range(2):  # the same name twice: the second must not overwrite the first
+        server.send_line(file_line("bob", "begin 5 ../../notes.txt"))
+        server.send_line(file_line("bob", "data aGVsbG8="))  # "hello"
+        server.send_line(file_line("bob", "end"))
+    server.send_line(file_line("bob", "begin 5 half.txt"))
+    server.send_line(file_line("bob", "data aGVs"))  # "hel", then the sender leaves
+    server.send_line(file_line("bob", "cancel"))
+    # Lines are handled in order: once this one is printed, the files above are done.
+    server.send_line(chat_line("bob", "done"))
+    client.expect_output(chat_line("bob", "done"))
+    found = {str(path.relative_to(tmp_path)): path.read_bytes()
+             for path in sorted(tmp_path.rglob("*")) if path.is_file()}
+    wanted = {"home/downloads/notes (1).txt": b"hello", "home/downloads/notes.txt": b"hello"}
+    if found != wanted:
+        chat.fail(f"exactly these files: {wanted}", f"{found or 'no file at all'}")
+
+
+@check("the client's '/sendfile NAME PATH' sends the file as '/file NAME SIZE FILENAME', "
+       "'/filedata BASE64' lines under 1024 bytes and '/fileend', and refuses a file over "
+       "1 MiB itself", points=2, **CLIENT_FILES)
+def test_client_sends_files(chat, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_bytes(bytes(range(256)) * 10)  # 2,560 bytes: more than one line's worth
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"x" * (1024 * 1024 + 1))
+    client, server = chat.client_session("alice")
+    client.type(f"/sendfile bob {notes}")
+    server.expect("/file bob 2560 notes.txt")
+    received = b""
+    while (line := server.recv_line()) != "/fileend":
+        if not line.startswith("/filedata ") or len(line.encode()) > 1024:
+            chat.fail("'/filedata BASE64' lines of at most 1024 bytes, then '/fileend'",
+                      show(line))
+        try:
+            received += base64.b64decode(line.removeprefix("/filedata "), validate=True)
+        except binascii.Error:
+            chat.fail("valid base64 after '/filedata '", show(line))
+    if received != notes.read_bytes():
+        chat.fail("the file's 2,560 bytes, in order", f"{len(received)} different bytes")
+    client.type(f"/sendfile bob {big}")
+    client.type("after the big file")
+    server.expect("after the big file")  # nothing of the big file came first
