@@ -42,8 +42,13 @@ def pytest_addoption(parser):
     parser.addini("docs_url", "base of the links in check hints", default="docs/")
 
 
-REPOSITORY = Path(__file__).resolve().parent.parent
 TAKES_A_VALUE = ("--submission", "--server-cmd", "--client-cmd", "--results-json", "--docs-url")
+
+
+def course_folder() -> Path | None:
+    """The course repository pytest runs in (the current folder), if it is one."""
+    here = Path.cwd().resolve()
+    return here if (here / "tests" / "options.py").is_file() else None
 
 
 def pytest_load_initial_conftests(early_config, parser, args):
@@ -51,11 +56,12 @@ def pytest_load_initial_conftests(early_config, parser, args):
 
     Even with these options known, pytest chooses its root folder and configuration
     before it loads any plugin, from every argument that names an existing path, so an
-    option's value DIR still counts. Run from this repository, that is always wrong:
-    pytest is started again with each such value glued to its option (--submission=DIR),
-    which it cannot mistake for a path.
+    option's value DIR still counts. Run from the course's folder, that is always
+    wrong: pytest is started again with each such value glued to its option
+    (--submission=DIR), which it cannot mistake for a path.
     """
-    if early_config.rootpath == REPOSITORY or Path.cwd().resolve() != REPOSITORY:
+    course = course_folder()
+    if course is None or Path(early_config.rootpath).resolve() == course:
         return
     glued, rest = [], list(args)
     while rest:
@@ -68,8 +74,10 @@ def pytest_load_initial_conftests(early_config, parser, args):
 
 
 def pytest_configure(config):
-    """Graders run from this repository's root; elsewhere pytest would collect other tests."""
+    """Graders run from the course's folder; elsewhere pytest would collect other tests."""
     option = config.option
     grading = option.submission or option.server_cmd or option.client_cmd
-    if grading and Path(config.rootpath).resolve() != REPOSITORY:
-        raise pytest.UsageError(f"run the grader from the course repository's root: cd {REPOSITORY}")
+    course = course_folder()
+    if grading and (course is None or Path(config.rootpath).resolve() != course):
+        where = Path(__file__).resolve().parent.parent
+        raise pytest.UsageError(f"run the grader from the course's folder, e.g. cd {where}")

@@ -157,3 +157,19 @@ def test_missing_server_is_one_clear_failure(tmp_path):
     assert data["tests"] and all(t["score"] == 0 and t["max_score"] > 0 and
                                  t["output"] == f"not run: {expected}" for t in data["tests"])
     assert data["score"] == 0 and data["max_score"] == sum(t["max_score"] for t in data["tests"])
+
+
+def test_submission_folder_outside_the_repository_with_a_space(tmp_path, pytestconfig):
+    """`pytest --phase 1 --submission DIR`, written with a space as the docs do, grades a
+    folder outside the course (see tests/options.py for why that needs care)."""
+    from tests import options
+    if not pytestconfig.pluginmanager.has_plugin(options.PLUGIN_NAME):
+        pytest.skip("the course is not installed here: run `python -m pip install -r "
+                    "requirements.txt` (its `-e .` line registers the grader's options)")
+    for program in ("server.py", "client.py"):
+        (tmp_path / program).write_bytes((REPO / "phase1_echo" / program).read_bytes())
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "--phase", "1",
+         "--submission", str(tmp_path), "-k", "test_prints_real_port"],
+        cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "1 passed" in run.stdout, run.stdout + run.stderr
