@@ -35,6 +35,8 @@ def main():
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7007, help="0 picks any free port")
     args = parser.parse_args()
+    if not 0 <= args.port <= 65535:
+        parser.error("--port must be between 0 and 65535")
 
     # --8<-- [start:listen]
     # AF_INET: IPv4 addresses. SOCK_STREAM: TCP, a reliable stream of bytes.

@@ -216,6 +216,8 @@ def main():
     parser.add_argument("--port", type=int, default=7007)
     parser.add_argument("--downloads", default="downloads", help="where received files go")
     args = parser.parse_args()
+    if not 0 <= args.port <= 65535:
+        parser.error("--port must be between 0 and 65535")
 
     try:
         sock = socket.create_connection((args.host, args.port))

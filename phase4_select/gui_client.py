@@ -142,8 +142,10 @@ class ChatWindow:
             host = self.login_fields["Host"].get().strip()
             try:
                 port = int(self.login_fields["Port"].get())
+                if not 0 < port <= 65535:
+                    raise ValueError(port)
             except ValueError:
-                self.login_error.config(text="The port must be a number.")
+                self.login_error.config(text="The port must be a number from 1 to 65535.")
                 return
             self.connection = Connection(host, port)
             self.address = f"{host}:{port}"
@@ -293,6 +295,8 @@ def main():
     parser.add_argument("--name", default=os.environ.get("USER", ""), help="the username to suggest")
     parser.add_argument("--downloads", default="downloads", help="where received files go")
     args = parser.parse_args()
+    if not 0 <= args.port <= 65535:
+        parser.error("--port must be between 0 and 65535")
     try:
         root = tk.Tk()
     except tk.TclError as error:  # no display: say so instead of a traceback
