@@ -889,11 +889,13 @@ def _wait_proc(predicate, timeout: float) -> bool:
         time.sleep(POLL)
 
 
-def wait_until_read(conn: Conn, timeout: float = WAIT) -> bool:
-    """Wait until the program at the other end has read everything ``conn`` sent
-    (its socket's receive queue is empty). True if seen, False if not knowable."""
+def wait_until_read(conn, timeout: float = WAIT) -> bool:
+    """Wait until the program at the other end has read everything ``conn`` (anything
+    with a connected ``.sock``) sent: its socket's receive queue is empty. True if
+    seen, False if not knowable."""
     try:
-        theirs, ours = _hex_addr(*conn.peer), _hex_addr(*conn.local)
+        theirs = _hex_addr(*conn.sock.getpeername()[:2])
+        ours = _hex_addr(*conn.sock.getsockname()[:2])
     except (OSError, ValueError):
         return False
 

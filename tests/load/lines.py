@@ -11,7 +11,6 @@ import re
 import socket
 import struct
 import time
-from pathlib import Path
 
 WAIT = 5.0  # seconds any single expected line may take under load
 
@@ -117,32 +116,6 @@ class LineClient:
         except OSError:
             pass
         self.close()
-
-
-def _hex(address) -> str:
-    host, port = address[:2]
-    return "%08X:%04X" % (struct.unpack("=I", socket.inet_aton(host))[0], port)
-
-
-def wait_until_read(client: LineClient, timeout: float = WAIT) -> bool:
-    """Wait until the server has read everything client sent: Linux lists every TCP
-    socket in /proc/net/tcp with the bytes its owner has not read yet (rx_queue).
-    True once seen; False if it cannot be known (no /proc) or the timeout passed."""
-    theirs, ours = _hex(client.sock.getpeername()), _hex(client.sock.getsockname())
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
-        except OSError:
-            return False
-        for row in rows:
-            fields = row.split()
-            if fields[1] == theirs and fields[2] == ours:
-                if int(fields[4].partition(":")[2], 16) == 0:
-                    return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
 
 
 def join(host: str, port: int, name: str, **kwargs) -> LineClient:

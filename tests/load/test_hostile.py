@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from tests.load import loadgen
-from tests.load.lines import LineClient, join, wait_until_read
+from tests.harness import wait_until_read
+from tests.load.lines import LineClient, join
 
 pytestmark = pytest.mark.repo
 
