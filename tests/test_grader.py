@@ -31,6 +31,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.sessions import grader_samples as samples
+
 pytestmark = pytest.mark.repo
 
 TESTS = Path(__file__).resolve().parent
@@ -50,21 +52,12 @@ ALTERNATIVES = {
 
 # The class: three students of the "Done when" scenario, and one who named the files
 # differently. Graded on a few checks only, with a time limit the hanging one exceeds.
-CLASS_CHECKS = ["test_welcome_and_joined", "test_chat_line", "test_line_in_pieces",
-                "test_lines_in_one_piece", "test_client_leaves"]
-CLASS_TIME_LIMIT = 10  # the hanging student's checks would take 4 x 5 s and more
+CLASS_CHECKS = samples.CLASS_CHECKS  # a few checks, so that the class is graded fast
+CLASS_TIME_LIMIT = samples.CLASS_TIME_LIMIT  # the hanging student's checks take longer
 
 
-def _load_broken():
-    spec = importlib.util.spec_from_file_location("chat_examples_broken",
-                                                  EXAMPLES / "broken.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+broken = samples.broken  # tests/examples/broken.py
 
-
-broken = _load_broken()
 
 
 def check_index() -> dict:
@@ -101,7 +94,8 @@ class Run:
         self.log = self.folder / "output.txt"
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(self.argv, cwd=REPO, stdin=subprocess.DEVNULL,
-                                         stdout=out, stderr=subprocess.STDOUT)
+                                         stdout=out, stderr=subprocess.STDOUT,
+                                         env=samples.ENV)  # the width the samples have
         self.started = time.monotonic()
 
     def wait(self):
@@ -179,21 +173,13 @@ def make_round(tmp: Path, i: int, index: dict) -> Run:
 
 
 def make_class_run(tmp: Path) -> Run:
-    class_dir = tmp / "class"
-    class_dir.mkdir()
-    shutil.copytree(EXAMPLES / "alt_asyncio", class_dir / "alice",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    broken.BY_NAME["p3_framing"].build(class_dir / "bob")
-    broken.BY_NAME["p3_silent_start"].build(class_dir / "carol")
-    dave = class_dir / "dave"
-    dave.mkdir()
-    for program in ("server.py", "client.py"):
-        shutil.copyfile(EXAMPLES / "alt_asyncio" / program, dave / f"chat_{program}")
-    out = tmp / "class-output"
-    argv = [sys.executable, "-m", "tests.grade_class", str(class_dir), "--phase", "3",
-            "--out", str(out), "--jobs", "3", "--time-limit", str(CLASS_TIME_LIMIT),
-            "-k", " or ".join(CLASS_CHECKS)]
-    return Run("class", argv, tmp, out=out)
+    return Run("class", samples.class_argv(tmp), tmp, out=tmp / "grading-output")
+
+
+def make_sample_run(tmp: Path) -> Run:
+    folder = tmp / "sample"
+    folder.mkdir()
+    return Run("sample", samples.student_argv(folder), folder)
 
 
 class Runs:
@@ -208,6 +194,8 @@ class Runs:
         if key not in self.started:
             if key == "class":
                 run = make_class_run(self.tmp)
+            elif key == "sample":
+                run = make_sample_run(self.tmp)
             elif key in ALTERNATIVES:
                 run = make_full_run(self.tmp, key)
             else:
@@ -227,6 +215,8 @@ def key_of(item) -> str | None:
     param = param.rstrip("]")
     if name == "test_class_grading":
         return "class"
+    if name == "test_grading_guide_sample_is_current":
+        return "sample"
     if name == "test_alternative_passes_completely":
         return param
     if name == "test_broken_example_is_caught":
@@ -251,7 +241,7 @@ def start_in_background(session):
     keys = {key_of(item) for item in session.items
             if getattr(item, "module", None) is here} - {None}
     runs = Runs(Path(tempfile.mkdtemp(prefix="grader-meta-")))
-    first = ["class", "phase 4", "phase 3"]  # the longest runs start first
+    first = ["class", "phase 4", "phase 3", "sample"]  # the longest runs start first
     for key in sorted(keys, key=lambda k: (first.index(k) if k in first else 9, k)):
         runs.get(key)
     session.config.stash[RUNS_KEY] = runs
@@ -356,8 +346,22 @@ def test_class_grading(runs):
     assert f"FAIL  0/2  {framing[0]}" in reports["bob"]
     assert "Expected:" in reports["bob"]  # the grader's own failure message
     assert "[4/4]" in output
+    stale = samples.differences(samples.class_samples(run.out, run.folder))
+    assert not stale, (f"docs/captured/grading/ shows another output of the class grader "
+                       f"({', '.join(stale)}): run `python -m tests.sessions.grader_samples`")
     print(f"class of 4 graded in {elapsed:.1f} s:",
           "; ".join(f"{s} {r['points']}/{r['maximum']}" for s, r in book.items()))
+
+
+def test_grading_guide_sample_is_current(runs):
+    """docs/grading.md shows a student's grader run; it is this run's output."""
+    run = runs.get("sample")
+    status, _, output = run.wait()
+    assert status == 1, output  # the framing mistake fails a check
+    sample = samples.student_sample(output, run.folder)
+    stale = samples.differences({"student.txt": sample})
+    assert not stale, ("docs/captured/grading/student.txt differs from the grader's output: "
+                       "run `python -m tests.sessions.grader_samples`\n" + sample)
 
 
 @pytest.mark.parametrize("argv, says", [
