@@ -347,7 +347,7 @@ def test_class_grading(runs):
     assert "Expected:" in reports["bob"]  # the grader's own failure message
     assert "[4/4]" in output
     stale = samples.differences(samples.class_samples(run.out, run.folder))
-    assert not stale, (f"docs/captured/grading/ shows another output of the class grader "
+    assert not stale, (f"docs/grader-output/ shows another output of the class grader "
                        f"({', '.join(stale)}): run `python -m tests.sessions.grader_samples`")
     print(f"class of 4 graded in {elapsed:.1f} s:",
           "; ".join(f"{s} {r['points']}/{r['maximum']}" for s, r in book.items()))
@@ -360,7 +360,7 @@ def test_grading_guide_sample_is_current(runs):
     assert status == 1, output  # the framing mistake fails a check
     sample = samples.student_sample(output, run.folder)
     stale = samples.differences({"student.txt": sample})
-    assert not stale, ("docs/captured/grading/student.txt differs from the grader's output: "
+    assert not stale, ("docs/grader-output/student.txt differs from the grader's output: "
                        "run `python -m tests.sessions.grader_samples`\n" + sample)
 
 

@@ -1,6 +1,6 @@
 """The grader's output that docs/grading.md shows, produced by the grader itself.
 
-    python -m tests.sessions.grader_samples             # rewrites docs/captured/grading/
+    python -m tests.sessions.grader_samples             # rewrites docs/grader-output/
     python -m tests.sessions.grader_samples --out DIR   # writes somewhere else
 
 Two runs, on examples from tests/examples/broken.py:
@@ -30,7 +30,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "tests" / "examples"
-OUT = REPO / "docs" / "captured" / "grading"
+OUT = REPO / "docs" / "grader-output"
 
 STUDENT_CHECKS = ["test_welcome_and_joined", "test_chat_line", "test_lines_in_one_piece",
                   "test_crlf"]
