@@ -100,8 +100,10 @@ def test_search_finds_select(page, site_url, screenshots):
         "!document.querySelector('.md-search-result__meta').textContent.includes('Initializing')"
     )
     search.press_sequentially("select")
-    results = page.wait_for_selector(".md-search-result__item")
-    assert "select" in results.inner_text().lower()
+    # Results update as each letter arrives: wait for a result of the whole word.
+    result = page.locator(".md-search-result__item", has_text="select").first
+    result.wait_for()
+    assert "select" in result.inner_text().lower()
     page.screenshot(path=screenshots / "site-search.png")
 
 
