@@ -236,7 +236,7 @@ def rename(client, arguments):
         send(client, "! Usage: /nick <new name>")
         return
     new_name = arguments[0]
-    if client.sending is not None:  # the receiver knows the file by our name
+    if client.sending is not None and not client.sending.cancelled:  # known by our name
         send(client, "! Finish sending your file first")
         return
     problem = name_problem(new_name, renaming=client)
@@ -312,18 +312,25 @@ class FileTransfer:
 def file_begin(client, arguments):
     """/file NAME SIZE FILENAME: start sending a file to NAME."""
     words = arguments.split(maxsplit=2)
-    if len(words) < 3 or not words[1].isdigit():
-        send(client, "! Usage: /file <username> <size> <filename>")
-    elif client.sending is not None and not client.sending.cancelled:
+    if client.sending is not None and not client.sending.cancelled:
         send(client, "! Finish sending your file first")
+        return
+    if len(words) < 3 or not words[1].isdigit():
+        problem = "! Usage: /file <username> <size> <filename>"
     elif words[0].lower() not in users:
-        send(client, f"! No such user: {words[0]}")
+        problem = f"! No such user: {words[0]}"
     elif int(words[1]) > MAX_FILE:
-        send(client, f"! File too large (max {MAX_FILE} bytes)")
+        problem = f"! File too large (max {MAX_FILE} bytes)"
     else:
         target, size, filename = users[words[0].lower()], int(words[1]), words[2]
         client.sending = FileTransfer(client, target, size, filename)
         client.sending.tell_target(f"begin {size} {filename}")
+        return
+    send(client, problem)
+    # The sender's client has most likely sent the whole file already: its lines
+    # are dropped quietly, as for a cancelled file, not answered one by one.
+    client.sending = FileTransfer(client, None, 0, "")
+    client.sending.cancelled = True
 
 
 def file_data(client, encoded):

@@ -156,16 +156,23 @@ def test_file(chat):
     alice.expect("--- Sent empty (0 bytes) to bob ---")
 
 
-@check("refuses a bad /file: usage, an unknown user, over 1 MiB, a second file at once, "
-       "/nick meanwhile, data or end with no file", points=2, hint=FILES, **EXT)
+@check("refuses a bad /file (usage, an unknown user, over 1 MiB, a second file at once) "
+       "and drops its lines quietly, refuses /nick meanwhile, and data or end with no file",
+       points=2, hint=FILES, **EXT)
 def test_file_refused(chat):
     alice, bob = chat.join("alice", "bob")
     for line, answer in (("/file bob", FILE_USAGE), ("/file bob five x.txt", FILE_USAGE),
                          ("/file zed 5 x.txt", no_such_user("zed")),
-                         ("/file bob 1048577 big.bin", "! File too large (max 1048576 bytes)"),
-                         ("/filedata aGVsbG8=", NO_TRANSFER), ("/fileend", NO_TRANSFER)):
+                         ("/file bob 1048577 big.bin", "! File too large (max 1048576 bytes)")):
         alice.send_line(line)
         alice.expect(answer)
+        # The refused file's lines, already sent: dropped without a word (the next
+        # line alice gets answers what she sends next).
+        alice.send_line("/filedata aGVsbG8=")
+        alice.send_line("/fileend")
+    for line in ("/filedata aGVsbG8=", "/fileend"):  # no file started at all
+        alice.send_line(line)
+        alice.expect(NO_TRANSFER)
     alice.send_line("/file bob 1048576 max.bin")
     bob.expect(file_line("alice", "begin 1048576 max.bin"))  # exactly 1 MiB is allowed
     alice.send_line("/file bob 5 second.txt")
