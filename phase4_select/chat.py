@@ -315,7 +315,7 @@ def file_begin(client, arguments):
     if client.sending is not None and not client.sending.cancelled:
         send(client, "! Finish sending your file first")
         return
-    if len(words) < 3 or not words[1].isdigit():
+    if len(words) < 3 or not words[1].isdecimal():  # isdigit() would let "²" through
         problem = "! Usage: /file <username> <size> <filename>"
     elif words[0].lower() not in users:
         problem = f"! No such user: {words[0]}"

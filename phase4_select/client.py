@@ -113,6 +113,8 @@ class Downloads:
         sender, what, rest = match.groups()
         if what == "begin":
             size, _, filename = rest.partition(" ")
+            if not size.isdecimal() or int(size) > MAX_FILE:
+                return f"! {sender} offered a file this client will not take: {rest}"
             self.incoming[sender] = [filename, int(size), bytearray()]
             return f"--- {sender} is sending you {filename} ({size} bytes) ---"
         if sender not in self.incoming:

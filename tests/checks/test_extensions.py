@@ -218,7 +218,7 @@ CLIENT_FILES = {"program": CLIENT, "hint": FILES, **EXT}
 
 @check("the client saves a file it receives into its --downloads folder, under a name that "
        "cannot leave that folder, never over an existing file, and keeps nothing of a "
-       "cancelled file", points=2, **CLIENT_FILES)
+       "cancelled or malformed file", points=2, **CLIENT_FILES)
 def test_client_saves_files(chat, tmp_path):
     downloads = tmp_path / "home" / "downloads"  # "../../x" from here is still in tmp_path
     client, server = chat.client_session("alice", extra_args=["--downloads", str(downloads)])
@@ -229,6 +229,9 @@ def test_client_saves_files(chat, tmp_path):
     server.send_line(file_line("bob", "begin 5 half.txt"))
     server.send_line(file_line("bob", "data aGVs"))  # "hel", then the sender leaves
     server.send_line(file_line("bob", "cancel"))
+    server.send_line(file_line("bob", "begin lots odd.txt"))  # a size that is no number
+    server.send_line(file_line("bob", "data aGVsbG8="))
+    server.send_line(file_line("bob", "end"))
     # Lines are handled in order: once this one is printed, the files above are done.
     server.send_line(chat_line("bob", "done"))
     client.expect_output(chat_line("bob", "done"))
