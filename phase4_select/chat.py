@@ -13,7 +13,6 @@ and relaying files from one user to another.
 """
 
 import base64
-import binascii
 import re
 import time
 from collections import deque
@@ -343,7 +342,7 @@ def file_data(client, encoded):
         return
     try:
         transfer.received += len(base64.b64decode(encoded, validate=True))
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or characters that are not even ASCII
         transfer.cancel("bad file data")
         return
     if transfer.received > transfer.size:

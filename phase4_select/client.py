@@ -23,7 +23,6 @@ Run it:  python phase4_select/client.py [--host HOST] [--port PORT]
 
 import argparse
 import base64
-import binascii
 import itertools
 import os
 import re
@@ -125,7 +124,7 @@ class Downloads:
                 data += base64.b64decode(rest, validate=True)
                 if len(data) <= size:
                     return None  # more to come
-            except binascii.Error:
+            except ValueError:  # binascii.Error, or characters that are not even ASCII
                 pass
         elif what == "end" and len(data) == size:
             del self.incoming[sender]

@@ -186,6 +186,7 @@ def test_file_refused(chat):
 def test_file_cancelled(chat):
     alice, bob, carol = chat.join("alice", "bob", "carol")
     for data, reason in (("not base64!", "bad file data"),
+                         ("aGVsébG8=", "bad file data"),  # not even ASCII
                          ("aGVsbG8gd29ybGQ=", "more data than the size announced")):
         start_file(alice, bob)
         alice.send_line(f"/filedata {data}")
