@@ -16,13 +16,26 @@ pytestmark = pytest.mark.repo
 
 # What the protocol removes from every line: C0 controls but tab, DEL, C1 controls.
 CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
-CHAT_LINE = re.compile(r"\[[A-Za-z0-9_-]{1,16}\]: ")
+NAME = "[A-Za-z0-9_-]{1,16}"
+# A chat line, a whisper, or a piece of a file (phase 4's extensions).
+CHAT_LINE = re.compile(rf"\[(?:{NAME}|{NAME} -> you|file from {NAME})\]: ")
 ESCAPES = [b"\x1b[2J\x1b[H", b"\x1b]0;owned\x07", b"\x1b[31mred\x1b[0m", b"\xc2\x9b2J",
            b"\x9b2J", b"\x07\x08\x7f", b"\x00", b"\x00" * 100, b"\r", b"\r\n", b"\t \t",
            b"\xff\xfe", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xc3", b"\xe2\x82"]
 SIZES = [1, 2, 1023, 1024, 1025, 1026, 4096, 65537, 1_000_000]
 
+# Commands with odd arguments: every command parses its own, and one slip (int() of a
+# "digit" like "²", base64 of non-ASCII text) is an exception in the server.
+COMMANDS = ["/who", "/whisper", "/w", "/msg", "/help", "/nick", "/status", "/whois", "/file",
+            "/filedata", "/fileend", "/WHO", "/dance", "/"]
+ARGUMENT = st.one_of(st.sampled_from(["observer", "0", "5", "²", "٣", "aGVsbG8=", "é", "-1",
+                                      "../x", "1048577", "9" * 1000]),
+                     st.text(max_size=12))
+command = st.builds(lambda word, args: " ".join([word, *args]).encode("utf-8") + b"\n",
+                    st.sampled_from(COMMANDS), st.lists(ARGUMENT, max_size=4))
+
 piece = st.one_of(
+    command,
     st.binary(max_size=2000),  # random bytes, newlines or not
     st.sampled_from(ESCAPES),
     st.text(max_size=50).map(lambda t: t.encode("utf-8")),
@@ -96,6 +109,8 @@ def healthy(chat):
 @example(case={"join": True, "end": "close", "pieces": [b"C" * 1_000_000]})
 @example(case={"join": False, "end": "reset", "pieces": [b"\x00" * 5000, b"\n" * 100]})
 @example(case={"join": True, "end": "stay", "pieces": [b"D" * 1025 + b"\n", b"E" * 1024 + b"\n"]})
+@example(case={"join": True, "end": "close", "pieces": [  # two crashes found by fuzzing
+    "/file observer ² x.txt\n/fileend\n/file observer 5 x.txt\n/filedata é\n".encode()]})
 def test_hostile_input_does_no_harm(chat, case):
     chat["count"] += 1
     server = chat["server"]
