@@ -313,31 +313,21 @@ class Swarm:
     def send(self, client: Client, data: bytes) -> None:
         if client.state == "closed":
             return
-        if client.outbuf:
-            client.outbuf += data
-            return
-        try:
-            sent = client.sock.send(data)
-        except BlockingIOError:
-            sent = 0
-        except OSError:
-            self._closed(client)
-            return
-        if sent < len(data):
-            client.outbuf += data[sent:]
-            self._watch(client)
+        waiting = bool(client.outbuf)  # then the selector flushes it when writable
+        client.outbuf += data
+        if not waiting:
+            self._flush(client)
 
     def _flush(self, client: Client) -> None:
         try:
             sent = client.sock.send(client.outbuf)
         except BlockingIOError:
-            return
+            sent = 0
         except OSError:
             self._closed(client)
             return
         del client.outbuf[:sent]
-        if not client.outbuf:
-            self._watch(client)
+        self._watch(client)  # write interest while something is left, none after
 
     # ----------------------------------------------------------------- receiving
 
