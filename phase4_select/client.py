@@ -1,11 +1,11 @@
-"""Phase 4: the chat client, unchanged from phase 3 but for this note.
+"""Phase 4: the chat client, the same as phase 3's.
 
-Why does the client keep its two threads when the server moved to one
-select() loop? A client has only two things to wait for, the server and
-your keyboard, so threads cost it nothing, and a select() loop over stdin
-is not portable: on Windows select() accepts only sockets, not the console.
-(On Linux and macOS you could select() on sys.stdin and the socket together;
-try it as an exercise.) The protocol is phase 3's, so is the client.
+The protocol did not change, so neither did the client. Why does it keep
+its two threads when the server moved to one select() loop? A client has
+only two things to wait for, the server and your keyboard, so threads cost
+it nothing, and a select() loop over stdin is not portable: on Windows
+select() accepts only sockets, not the console. (On Linux and macOS you
+could select() on sys.stdin and the socket together; try it as an exercise.)
 
 What it does: asks for a username (again if the server refuses it), then
 prints what the server sends while a background thread sends what you type.
@@ -14,16 +14,10 @@ On a terminal it keeps your half-typed line intact when a message arrives
 errors and whispers; when its output is not a terminal it prints the
 server's lines exactly. It removes control characters from all it prints.
 
-New in this phase, for the protocol extensions (docs/protocol.md): the
-command /sendfile NAME PATH sends a file to another user, and files sent to
-you are saved, once complete, into a downloads folder under a safe name.
-
 Run it:  python phase4_select/client.py [--host HOST] [--port PORT]
 """
 
 import argparse
-import base64
-import itertools
 import os
 import re
 import socket
@@ -36,9 +30,6 @@ except ImportError:
     readline = None
 
 CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
-MAX_FILE = 1024 * 1024  # the server refuses larger files
-FILE_PIECE = 600  # file bytes per /filedata line: 800 base64 characters, under the line limit
-FILE_LINE = re.compile(r"\[file from ([A-Za-z0-9_-]+)\]: (begin|data|end|cancel) ?(.*)")
 PROMPT = "> "
 # ANSI colour codes: cyan for server news, red for errors, magenta for whispers.
 COLOURS = {"---": "\x1b[36m", "!": "\x1b[31m", "whisper": "\x1b[35m"}
@@ -75,81 +66,6 @@ def show(line):
     sys.stdout.flush()
 # --8<-- [end:display]
 
-# --8<-- [start:files]
-def file_lines(name, path):
-    """The protocol lines that send the file at path to user name (OSError, ValueError)."""
-    with open(path, "rb") as file:
-        data = file.read(MAX_FILE + 1)
-    if len(data) > MAX_FILE:
-        raise ValueError(f"file too large (max {MAX_FILE} bytes)")
-    lines = [f"/file {name} {len(data)} {os.path.basename(path)}"]
-    for start in range(0, len(data), FILE_PIECE):
-        piece = base64.b64encode(data[start:start + FILE_PIECE]).decode("ascii")
-        lines.append(f"/filedata {piece}")
-    lines.append("/fileend")
-    return lines
-
-
-def safe_filename(filename):
-    """A name that cannot escape the downloads folder: no folders, no "..", no controls."""
-    filename = filename.replace("\\", "/").split("/")[-1]
-    filename = CONTROL_CHARACTERS.sub("", filename).strip().lstrip(".")
-    return filename or "file"
-
-
-class Downloads:
-    """Collects the files others send us and saves each one once it is complete."""
-
-    def __init__(self, folder):
-        self.folder = folder
-        self.incoming = {}  # sender -> [filename, size, bytes so far]
-
-    def handle(self, line):
-        """Take a line from the server; return what to show the user (None: nothing)."""
-        match = FILE_LINE.fullmatch(line)
-        if not match:
-            return line  # not about a file
-        sender, what, rest = match.groups()
-        if what == "begin":
-            size, _, filename = rest.partition(" ")
-            if not size.isdecimal() or int(size) > MAX_FILE:
-                return f"! {sender} offered a file this client will not take: {rest}"
-            self.incoming[sender] = [filename, int(size), bytearray()]
-            return f"--- {sender} is sending you {filename} ({size} bytes) ---"
-        if sender not in self.incoming:
-            return None
-        filename, size, data = self.incoming[sender]
-        if what == "data":
-            try:
-                data += base64.b64decode(rest, validate=True)
-                if len(data) <= size:
-                    return None  # more to come
-            except ValueError:  # binascii.Error, or characters that are not even ASCII
-                pass
-        elif what == "end" and len(data) == size:
-            del self.incoming[sender]
-            return self.save(sender, filename, data)
-        del self.incoming[sender]
-        return f"! {filename} from {sender} did not arrive whole: nothing was saved"
-
-    def save(self, sender, filename, data):
-        os.makedirs(self.folder, exist_ok=True)
-        stem, extension = os.path.splitext(safe_filename(filename))
-        for number in itertools.count():
-            name = f"{stem} ({number}){extension}" if number else stem + extension
-            path = os.path.join(self.folder, name)
-            try:
-                with open(path, "xb") as file:  # "x": fail rather than overwrite
-                    file.write(data)
-            except FileExistsError:
-                continue
-            except OSError as error:
-                if os.path.exists(path):
-                    os.remove(path)  # leave nothing half-written behind
-                return f"! Could not save {filename} from {sender}: {error.strerror}"
-            return f"--- Saved {filename} from {sender} as {path} ---"
-# --8<-- [end:files]
-
 
 def read_input(prompt):
     """input(), showing the prompt only to a person; None at end of input."""
@@ -184,20 +100,8 @@ def send_input(sock, leaving):
         line = read_input(PROMPT)
         if line is None or line.strip() == "/quit":
             break
-        words = line.split(maxsplit=2)
-        if words and words[0] == "/sendfile":
-            if len(words) < 3:
-                show("! Usage: /sendfile <username> <path>")
-                continue
-            try:
-                lines = file_lines(words[1], words[2])
-            except (OSError, ValueError) as error:
-                show(f"! Cannot send {words[2]}: {getattr(error, 'strerror', None) or error}")
-                continue
-        else:
-            lines = [line]
         try:
-            sock.sendall("".join(text + "\n" for text in lines).encode("utf-8"))
+            sock.sendall((line + "\n").encode("utf-8"))
         except OSError:
             return
     leaving.set()
@@ -215,7 +119,6 @@ def main():
     parser = argparse.ArgumentParser(description="Phase 4: chat client")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7007)
-    parser.add_argument("--downloads", default="downloads", help="where received files go")
     args = parser.parse_args()
     if not 0 <= args.port <= 65535:
         parser.error("--port must be between 0 and 65535")
@@ -234,11 +137,8 @@ def main():
     try:
         if choose_username(sock, server_lines):
             threading.Thread(target=send_input, args=(sock, leaving), daemon=True).start()
-            downloads = Downloads(args.downloads)
             for line in server_lines:  # ends when the server closes the connection
-                shown = downloads.handle(line.rstrip("\n"))
-                if shown is not None:
-                    show(shown)
+                show(line.rstrip("\n"))
             if not leaving.is_set():
                 status = 1
     except KeyboardInterrupt:  # Ctrl-C (on Windows, noticed when the next line arrives)

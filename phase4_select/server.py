@@ -22,92 +22,122 @@ Run it:  python phase4_select/server.py [--host HOST] [--port PORT]
 """
 
 import argparse
+import errno
 import os
 import selectors
 import signal
 import socket
+import time
 
 try:  # run as a module (python -m phase4_select.server)...
-    from . import chat
+    from .chat import MAX_OUTPUT, Chat, Client
 except ImportError:  # ...or as a script (python phase4_select/server.py)
-    import chat
+    from chat import MAX_OUTPUT, Chat, Client
 
 try:
     import resource  # Unix only: lets us raise the open-files limit
 except ImportError:
     resource = None
 
-MAX_OUTPUT = 1024 * 1024  # unsent bytes a client may fall behind before it is evicted
+# --8<-- [start:limits]
+MAX_ACCEPTS = 64  # connections accepted per loop turn: a connect storm cannot starve the chat
+RETRY_ACCEPT = 1.0  # seconds before accept() is tried again after running out of descriptors
+# accept() errors that mean "no resources for a new socket": wait, do not spin.
+OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+# --8<-- [end:limits]
 
 # --8<-- [start:state]
 selector = selectors.DefaultSelector()  # epoll, kqueue, or select: the best this OS has
-clients = set()  # every open connection, joined or not
+chat = Chat()  # the protocol: it decides what to send to whom, we send it
+connections = {}  # Client -> its socket, for every open connection, joined or not
 paused_listener = None  # the listening socket, while we are out of file descriptors
+resume_at = 0.0  # when to try accepting again, while paused
 # --8<-- [end:state]
 
 
 # --8<-- [start:connections]
-def accept_all(listener):
-    """Accept every connection that is waiting, not just one per round."""
-    global paused_listener
-    while True:
+def accept_some(listener):
+    """Accept the connections that are waiting, at most MAX_ACCEPTS per loop turn."""
+    for _ in range(MAX_ACCEPTS):
         try:
             sock, (host, port) = listener.accept()
         except BlockingIOError:  # nobody else is waiting
             return
+        except ConnectionError:  # it was reset before we accepted it: skip it
+            continue
         except OSError as error:
-            # Out of file descriptors (EMFILE): the connection stays queued, so the
-            # listener stays readable and select() would wake us at once, forever.
-            # Stop watching it until a client leaves (see disconnect()).
-            print(f"Not accepting for now: {error.strerror}", flush=True)
-            selector.unregister(listener)
-            paused_listener = listener
-            return
+            if error.errno in OUT_OF_RESOURCES:
+                pause_accepting(listener, error)
+                return
+            print(f"accept() failed: {error}", flush=True)  # EPROTO and the like: skip it
+            continue
         sock.setblocking(False)  # recv() and send() must never wait
         # We gather small writes ourselves, once per round, so Nagle's algorithm
         # (which holds a small write back until the last one is acknowledged) only
         # adds delay: up to 40 ms a line. TCP_NODELAY turns it off.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        client = chat.Client(sock, f"{host}:{port}")
-        clients.add(client)
+        client = Client(f"{host}:{port}")
+        connections[client] = sock
         selector.register(sock, selectors.EVENT_READ, client)
+
+
+def pause_accepting(listener, error):
+    """Out of file descriptors (EMFILE): the connection stays queued, so the
+    listener stays readable and select() would wake us at once, forever. Stop
+    watching it until a client leaves, or RETRY_ACCEPT seconds have passed."""
+    global paused_listener, resume_at
+    print(f"Not accepting for now: {error.strerror}", flush=True)
+    selector.unregister(listener)
+    paused_listener = listener
+    resume_at = time.monotonic() + RETRY_ACCEPT
+
+
+def resume_accepting():
+    global paused_listener
+    if paused_listener is not None:
+        selector.register(paused_listener, selectors.EVENT_READ)
+        paused_listener = None
 
 
 def receive(client):
     """Read what a client sent and hand it to the chat."""
     try:
-        data = client.sock.recv(65536)  # large reads: fewer trips through the loop
+        data = connections[client].recv(65536)  # large reads: fewer trips through the loop
     except BlockingIOError:
         return
     except OSError:  # reset: treat it like a close
         data = b""
     if not data:
         disconnect(client)
-    else:
-        chat.receive(client, data)
+        return
+    chat.received(client, data)
+    if len(client.output) > MAX_OUTPUT:  # it asked for more than it may owe (/who, /who, ...)
+        evict(client)
 
 
 def disconnect(client):
     """Close a connection and clean up after it."""
-    global paused_listener
-    if client not in clients:  # already gone
+    sock = connections.pop(client, None)
+    if sock is None:  # already gone
         return
-    chat.leave(client)
-    clients.discard(client)
-    chat.to_flush.discard(client)
-    selector.unregister(client.sock)
-    client.sock.close()
-    if paused_listener is not None:  # a file descriptor is free again
-        selector.register(paused_listener, selectors.EVENT_READ)
-        paused_listener = None
+    chat.gone(client)
+    selector.unregister(sock)
+    sock.close()
+    resume_accepting()  # a file descriptor is free again
+
+
+def evict(client):
+    print(f"{client.name or client.address} is too far behind: evicted", flush=True)
+    disconnect(client)
 # --8<-- [end:connections]
 
 
 # --8<-- [start:flush]
 def flush(client):
     """Send as much of a client's output as its socket takes without waiting."""
+    sock = connections[client]
     try:
-        sent = client.sock.send(client.output)
+        sent = sock.send(client.output)
     except BlockingIOError:  # its send buffer is full: the client is not reading
         sent = 0
     except OSError:  # the connection is broken
@@ -115,19 +145,18 @@ def flush(client):
         return
     del client.output[:sent]
     if len(client.output) > MAX_OUTPUT:
-        print(f"{client.name or client.address} is not reading: evicted", flush=True)
-        disconnect(client)
-    elif not client.output and client.quitting:
+        evict(client)
+    elif not client.output and client.closing:
         disconnect(client)
     else:
-        watch_writable(client, bool(client.output))
+        watch_writable(sock, client, bool(client.output))
 
 
-def watch_writable(client, wanted):
-    """Ask the selector to report when the client's socket can take more, or to stop."""
+def watch_writable(sock, client, wanted):
+    """Ask the selector to report when the socket can take more, or to stop."""
     events = selectors.EVENT_READ | (selectors.EVENT_WRITE if wanted else 0)
-    if selector.get_key(client.sock).events != events:  # modify() costs a system call
-        selector.modify(client.sock, events, client)
+    if selector.get_key(sock).events != events:  # modify() costs a system call
+        selector.modify(sock, events, client)
 # --8<-- [end:flush]
 
 
@@ -137,21 +166,26 @@ def run(listener, wakeup):
     selector.register(listener, selectors.EVENT_READ)
     selector.register(wakeup, selectors.EVENT_READ)
     while True:
-        for key, events in selector.select():
+        timeout = RETRY_ACCEPT if paused_listener else None  # None: wait for an event
+        for key, events in selector.select(timeout):
             if key.fileobj is listener:
-                accept_all(listener)
+                accept_some(listener)
                 continue
             if key.fileobj is wakeup:  # a signal arrived: time to shut down
                 return
             client = key.data
             if events & selectors.EVENT_READ:
                 receive(client)
-            if events & selectors.EVENT_WRITE and client in clients:
+            if events & selectors.EVENT_WRITE and client in connections:
                 flush(client)
         # Everything queued during this round goes out now, one send() per
         # client however many lines it got: that is how one thread keeps up.
-        while chat.to_flush:
-            flush(chat.to_flush.pop())
+        while chat.has_output:
+            client = chat.has_output.pop()
+            if client in connections:  # not evicted or gone meanwhile
+                flush(client)
+        if paused_listener is not None and time.monotonic() >= resume_at:
+            resume_accepting()
 # --8<-- [end:loop]
 
 
@@ -179,14 +213,14 @@ def wake_up_on_signals():
 def shut_down():
     """Say goodbye to every client and close every connection."""
     goodbye = b"--- Server shutting down ---\n"
-    for client in list(clients):
+    for client, sock in connections.items():
         client.output += goodbye
         try:
-            client.sock.send(client.output)  # best effort: we will not wait for anyone
-            client.sock.shutdown(socket.SHUT_WR)
+            sock.send(client.output)  # best effort: we will not wait for anyone
+            sock.shutdown(socket.SHUT_WR)
         except OSError:
             pass
-        client.sock.close()
+        sock.close()
 # --8<-- [end:shutdown]
 
 

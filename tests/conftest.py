@@ -6,7 +6,7 @@ repository, along with the repository's own tests. To grade someone's work:
     pytest --phase 3 --submission path/to/folder     # its server.py and client.py
     pytest --submission path/to/repo                 # every phaseN_* folder in it
     pytest --phase 4 --server-cmd "./chat --port {port}" [--client-cmd "..."]
-    pytest --phase 4 --submission DIR --extensions   # phase 4's optional extensions too
+    pytest --phase 4 --submission DIR --extensions   # DIR/extensions/ too (or DIR is it)
     ... --results-json results.json                  # Gradescope's format
 
 The options are defined in tests/options.py, which also explains how pytest knows them
@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests import harness, options
-from tests.grading import (EXTENSIONS, Chat, Target, UsageProblem, info_of, select_targets)
+from tests.grading import (CORE, EXTENSIONS, Chat, Target, UsageProblem, info_of, select_targets)
 
 CHAT_KEY = pytest.StashKey[Chat]()
 STATE_KEY = pytest.StashKey["Grading"]()
@@ -73,7 +73,7 @@ def pytest_configure(config):
     opt = config.option
     try:
         targets, notes = select_targets(opt.phase, opt.submission, opt.server_cmd,
-                                        opt.client_cmd)
+                                        opt.client_cmd, opt.extensions)
     except UsageProblem as e:
         raise pytest.UsageError(str(e)) from None
     grading = bool(opt.submission or opt.server_cmd or opt.client_cmd)
@@ -132,7 +132,9 @@ def pytest_generate_tests(metafunc):
     info = getattr(metafunc.function, "check_info", None)
     if info is None or "target" not in metafunc.fixturenames:
         return
-    targets = [t for t in state(metafunc.config).targets if t.phase in info.phases]
+    # An extensions snapshot is a superset: it takes the core checks and its own.
+    targets = [t for t in state(metafunc.config).targets
+               if t.phase in info.phases and (info.group == CORE or t.extensions)]
     if not targets:
         targets = [NO_TARGET]  # deselected below
     metafunc.parametrize("target", targets, ids=[t.id for t in targets], indirect=True)
@@ -179,8 +181,7 @@ def pytest_collection_modifyitems(session, config, items):
             (deselected if st.grading or config.option.phase else keep).append(item)
             continue
         target = item.callspec.params.get("target", NO_TARGET)
-        if target is NO_TARGET or (info.group == EXTENSIONS and st.grading
-                                   and not config.option.extensions):
+        if target is NO_TARGET:
             deselected.append(item)
             continue
         if info.program in target.problems:

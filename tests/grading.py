@@ -46,14 +46,15 @@ class CheckInfo:
     hint: str
     program: str  # SERVER or CLIENT: the program under test
     timeout: float
-    group: str  # CORE, or EXTENSIONS: phase 4's optional extensions (--extensions)
+    group: str  # CORE, or EXTENSIONS: run only on phase 4's extensions snapshot (--extensions)
 
 
 def check(name: str, *, points: int, phases, hint: str, program: str = SERVER,
           timeout: float = 20, group: str = CORE):
     """Declare a graded check. ``name`` is the sentence a student reads; ``hint`` a doc
     path (``protocol.md#lines``); ``program`` the program it tests; ``group`` CORE or
-    EXTENSIONS (graded only with --extensions when grading a submission)."""
+    EXTENSIONS (run only on an extensions target: phase4_select/extensions, or a
+    submission graded with --extensions)."""
     if program not in (SERVER, CLIENT):
         raise ValueError(f"program must be {SERVER!r} or {CLIENT!r}")
     if group not in (CORE, EXTENSIONS):
@@ -89,10 +90,11 @@ class Target:
     cwd: str | None = None
     yours: bool = False  # a submission: messages say "your server"
     problems: dict = field(default_factory=dict)  # program -> why it cannot run
+    extensions: bool = False  # phase 4's extensions snapshot: core and EXTENSIONS checks
 
     @property
     def id(self) -> str:
-        return f"phase{self.phase}"
+        return f"phase{self.phase}" + ("-extensions" if self.extensions else "")
 
     def argv(self, program: str):
         return self.server if program == SERVER else self.client
@@ -120,10 +122,11 @@ def _missing(folder: Path, program: str) -> str:
     return text
 
 
-def folder_target(phase: int, folder: Path, *, yours: bool) -> Target:
+def folder_target(phase: int, folder: Path, *, yours: bool, extensions: bool = False) -> Target:
     kind = "submission" if yours else "reference"
-    target = Target(phase, f"{kind} {folder if yours else folder.name}", cwd=str(folder),
-                    yours=yours)
+    shown = folder if yours else folder.relative_to(REPO).as_posix()
+    target = Target(phase, f"{kind} {shown}", cwd=str(folder), yours=yours,
+                    extensions=extensions)
     for program in (SERVER, CLIENT):
         script = folder / f"{program}.py"
         if script.is_file():
@@ -146,12 +149,34 @@ class UsageProblem(Exception):
     """Options that make no sense together; the plugin turns it into pytest.UsageError."""
 
 
+def with_extensions(phase: int, folder: Path, *, yours: bool) -> list:
+    """Phase 4's core folder, then its extensions/ snapshot (core and extension checks)."""
+    targets = [folder_target(phase, folder, yours=yours)]
+    if phase == 4:
+        snapshot = folder / "extensions"
+        if snapshot.is_dir():
+            targets.append(folder_target(4, snapshot, yours=yours, extensions=True))
+        else:
+            target = Target(4, f"submission {snapshot}", yours=yours, extensions=True)
+            target.problems = {p: f"expected the extensions in {snapshot}/ "
+                                  "(server.py and client.py)" for p in (SERVER, CLIENT)}
+            targets.append(target)
+    return targets
+
+
 def select_targets(phase: int | None, submission: str | None, server_cmd: str | None,
-                   client_cmd: str | None):
-    """Targets, and notes for the student about what will not be checked."""
+                   client_cmd: str | None, extensions: bool = False):
+    """Targets, and notes for the student about what will not be checked.
+
+    With ``extensions``, phase 4 is graded twice: its core folder on the core checks,
+    and its extensions snapshot (the folder ``extensions/`` inside it, or the folder or
+    command given alone) on the core checks and the extension checks."""
     notes = []
     if phase is not None and phase not in PHASES:
         raise UsageProblem(f"--phase must be one of 1, 2, 3, 4 (got {phase})")
+    if extensions and phase not in (None, 4):
+        raise UsageProblem("--extensions goes with phase 4: the extensions are a phase 4 "
+                           "snapshot")
     if server_cmd or client_cmd:
         if submission:
             raise UsageProblem("give either --submission or --server-cmd/--client-cmd, "
@@ -159,7 +184,7 @@ def select_targets(phase: int | None, submission: str | None, server_cmd: str | 
         if phase is None:
             raise UsageProblem("--server-cmd and --client-cmd need --phase N: "
                                "which phase does your program implement?")
-        target = Target(phase, "your command", yours=True, cwd=None)
+        target = Target(phase, "your command", yours=True, cwd=None, extensions=extensions)
         for program, cmd in ((SERVER, server_cmd), (CLIENT, client_cmd)):
             if not cmd:
                 notes.append(f"{program.capitalize()} checks were not run: no "
@@ -179,13 +204,18 @@ def select_targets(phase: int | None, submission: str | None, server_cmd: str | 
             if phase is None:
                 raise UsageProblem(f"{submission} holds one phase's server.py/client.py: "
                                    "say which phase it is with --phase N (1-4)")
+            if extensions and not (root / "extensions").is_dir():  # the snapshot alone
+                return [folder_target(phase, root, yours=True, extensions=True)], notes
+            if extensions:
+                return with_extensions(phase, root, yours=True), notes
             return [folder_target(phase, root, yours=True)], notes
         folders = phase_folders(root)
         if folders:
-            if phase is None:
-                return [folder_target(n, f, yours=True) for n, f in folders.items()], notes
-            if phase in folders:
-                return [folder_target(phase, folders[phase], yours=True)], notes
+            wanted = [phase] if phase else list(folders)
+            if phase is None or phase in folders:
+                return [t for n in wanted for t in (
+                    with_extensions(n, folders[n], yours=True) if extensions
+                    else [folder_target(n, folders[n], yours=True)])], notes
             target = Target(phase, f"submission {root}", yours=True)
             for program in (SERVER, CLIENT):
                 target.problems[program] = (f"expected a folder phase{phase}_... in {root}; "
@@ -200,7 +230,9 @@ def select_targets(phase: int | None, submission: str | None, server_cmd: str | 
     wanted = [phase] if phase else list(PHASES)
     targets = []
     for n in wanted:
-        if n in folders:
+        if n in folders and (extensions or phase is None):  # the reference extensions too
+            targets += with_extensions(n, folders[n], yours=False)
+        elif n in folders:
             targets.append(folder_target(n, folders[n], yours=False))
         else:
             target = Target(n, f"reference phase {n}")

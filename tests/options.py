@@ -33,8 +33,8 @@ def pytest_addoption(parser):
     group.addoption("--client-cmd", metavar="CMD", default=None,
                     help="command that starts your client, with {port} (and {host})")
     group.addoption("--extensions", action="store_true", default=False,
-                    help="also grade phase 4's optional extensions (/nick, /status, /whois, "
-                         "history, files)")
+                    help="also grade phase 4's extensions snapshot (its extensions/ folder, "
+                         "or the folder given): core and extension checks")
     group.addoption("--results-json", metavar="PATH", default=None,
                     help="write the score in Gradescope's results.json format")
     group.addoption("--docs-url", metavar="URL", default=None,

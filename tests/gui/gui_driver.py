@@ -21,8 +21,8 @@ import threading
 import tkinter as tk
 from pathlib import Path
 
-PHASE4 = Path(__file__).resolve().parents[2] / "phase4_select"
-sys.path.insert(0, str(PHASE4))  # as when a learner runs python phase4_select/gui_client.py
+PHASE4 = Path(__file__).resolve().parents[2] / "phase4_select" / "extensions"
+sys.path.insert(0, str(PHASE4))  # as when a learner runs python phase4_select/extensions/gui_client.py
 import gui_client  # noqa: E402
 
 

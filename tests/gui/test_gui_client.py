@@ -1,4 +1,4 @@
-"""The Tkinter client (phase4_select/gui_client.py) in a real window, on a virtual display.
+"""The Tkinter client (phase4_select/extensions/gui_client.py) in a real window, on a virtual display.
 
 Xvfb gives the window a real X server to draw on; tests/gui/gui_driver.py runs the
 client and carries out the test's commands inside the Tk loop. The server and the
@@ -87,7 +87,7 @@ class Window:
 
 @pytest.fixture
 def server():
-    with ServerProcess([sys.executable, str(ROOT / "phase4_select" / "server.py"),
+    with ServerProcess([sys.executable, str(ROOT / "phase4_select" / "extensions" / "server.py"),
                         "--host", "{host}", "--port", "{port}"]) as running:
         yield running
 

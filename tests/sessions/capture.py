@@ -192,7 +192,7 @@ SESSIONS = [
         bob | Disconnected from server
         bob exits 1
     """),
-    Session("extensions", "phase4_select", r"""
+    Session("extensions", "phase4_select/extensions", r"""
         server starts
         alice starts
         alice > alice
@@ -205,7 +205,7 @@ SESSIONS = [
         bob starts
         bob > bob
         bob | --- Welcome to the chat, bob! Type /help for commands ---
-        bob | --- Last 1 messages ---
+        bob | --- Last 1 message ---
         bob | [alice]: anyone here?
         bob | --- End of history ---
         alice | --- bob has joined the chat ---

@@ -1,4 +1,4 @@
-"""Phase 4: a graphical chat client, with Tkinter.
+"""Phase 4 with extensions: a graphical chat client, with Tkinter.
 
 The same protocol as client.py, in a window: a scrolling message area, an
 input field (Enter sends), the list of who is online (kept current from the
@@ -12,7 +12,7 @@ only through queues: a reader thread puts each line from the server on a
 queue.Queue that the Tk loop polls every 50 ms with after(), and the Tk loop
 puts what you type on another queue that a writer thread sends.
 
-Run it:  python phase4_select/gui_client.py [--host HOST] [--port PORT] [--name NAME]
+Run it:  python phase4_select/extensions/gui_client.py [--host HOST] [--port PORT] [--name NAME]
 """
 
 import argparse
@@ -23,9 +23,9 @@ import threading
 import tkinter as tk
 from tkinter import filedialog, scrolledtext
 
-try:  # run as a module (python -m phase4_select.gui_client)...
+try:  # run as a module (python -m phase4_select.extensions.gui_client)...
     from .client import CONTROL_CHARACTERS, Downloads, file_lines
-except ImportError:  # ...or as a script (python phase4_select/gui_client.py)
+except ImportError:  # ...or as a script (python phase4_select/extensions/gui_client.py)
     from client import CONTROL_CHARACTERS, Downloads, file_lines
 
 POLL_MS = 50  # how often the Tk loop looks at the incoming queue
