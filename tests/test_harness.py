@@ -136,6 +136,38 @@ def test_submission_layouts(tmp_path):
     assert any("--client-cmd" in note for note in notes)
 
 
+def test_extensions_layouts(tmp_path):
+    """--extensions: the snapshot alone, a phase 4 folder with extensions/ inside, a
+    whole repository, a command; and the reference run checks both snapshots."""
+    core = tmp_path / "phase4_mine"
+    (core / "extensions").mkdir(parents=True)
+    for folder in (core, core / "extensions"):
+        (folder / "server.py").write_text("")
+        (folder / "client.py").write_text("")
+    (alone,), _ = select_targets(4, str(core / "extensions"), None, None, True)
+    assert alone.extensions and alone.cwd == str(core / "extensions")
+    both, _ = select_targets(4, str(core), None, None, True)
+    assert [(t.id, t.cwd) for t in both] == [("phase4", str(core)),
+                                            ("phase4-extensions", str(core / "extensions"))]
+    repo, _ = select_targets(None, str(tmp_path), None, None, True)
+    assert [t.id for t in repo] == ["phase4", "phase4-extensions"]
+    (plain,), _ = select_targets(4, str(core), None, None)
+    assert not plain.extensions
+    (command,), _ = select_targets(4, None, "srv --port {port}", None, True)
+    assert command.extensions
+    with pytest.raises(UsageProblem, match="phase 4"):
+        select_targets(3, str(core), None, None, True)
+    no_snapshot = tmp_path / "repo" / "phase4_select"  # a phase 4 without extensions/
+    no_snapshot.mkdir(parents=True)
+    (no_snapshot / "server.py").write_text("")
+    (found_core, missing), _ = select_targets(4, str(no_snapshot.parent), None, None, True)
+    assert found_core.server and "extensions" in missing.problems["server"]
+    reference, _ = select_targets(None, None, None, None)
+    assert [t.id for t in reference][-2:] == ["phase4", "phase4-extensions"]
+    core_only, _ = select_targets(4, None, None, None)
+    assert [t.id for t in core_only] == ["phase4"]
+
+
 def test_missing_server_is_one_clear_failure(tmp_path):
     """A submission without server.py: one failure naming what was expected and what was
     found, every server check counted as failed, no crash, no traceback."""

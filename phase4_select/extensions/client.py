@@ -32,6 +32,7 @@ except ImportError:
 
 CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 MAX_FILE = 1024 * 1024  # the server refuses larger files
+MAX_INCOMING = 4 * MAX_FILE  # bytes of unfinished files kept at once, from all senders
 FILE_PIECE = 600  # file bytes per /filedata line: 800 base64 characters, under the line limit
 FILE_LINE = re.compile(r"\[file from ([A-Za-z0-9_-]+)\]: (begin|data|end|cancel) ?(.*)")
 PROMPT = "> "
@@ -109,6 +110,10 @@ class Downloads:
             size, _, filename = rest.partition(" ")
             if not size.isdecimal() or int(size) > MAX_FILE:
                 return f"! {sender} offered a file this client will not take: {rest}"
+            self.incoming.pop(sender, None)  # a new file from the same sender replaces one
+            # Many senders could each start a file and never end it: bound what we keep.
+            if sum(entry[1] for entry in self.incoming.values()) + int(size) > MAX_INCOMING:
+                return f"! {sender} offered {filename}: this client is receiving too much already"
             self.incoming[sender] = [filename, int(size), bytearray()]
             return f"--- {sender} is sending you {filename} ({size} bytes) ---"
         if sender not in self.incoming:

@@ -243,6 +243,30 @@ def test_client_saves_files(chat, tmp_path):
         chat.fail(f"exactly these files: {wanted}", f"{found or 'no file at all'}")
 
 
+@check("the client keeps at most 4 MiB of unfinished files: it declines an offer past that "
+       "with a '! ' line, and takes files again once a transfer ends",
+       points=1, phases=(4,), group=EXTENSIONS, program=CLIENT,
+       hint="protocol.md#sharing-files")
+def test_client_bounds_unfinished_files(chat, tmp_path):
+    downloads = tmp_path / "downloads"
+    client, server = chat.client_session("alice", extra_args=["--downloads", str(downloads)])
+    for sender in ("s1", "s2", "s3", "s4"):  # 4 MiB announced, none of it ever ends
+        server.send_line(file_line(sender, "begin 1048576 big.bin"))
+    server.send_line(file_line("s5", "begin 5 late.txt"))
+    client.expect_output(re.compile(r"! .*s5.*"))
+    for sender in ("s5", "s6"):  # s5 was declined: its data is ignored; s6 comes after a cancel
+        if sender == "s6":
+            server.send_line(file_line("s1", "cancel"))
+            server.send_line(file_line("s6", "begin 5 late.txt"))
+        server.send_line(file_line(sender, "data aGVsbG8="))
+        server.send_line(file_line(sender, "end"))
+    server.send_line(chat_line("bob", "done"))
+    client.expect_output(chat_line("bob", "done"))
+    found = sorted(path.name for path in downloads.glob("*")) if downloads.exists() else []
+    if found != ["late.txt"]:
+        chat.fail("one file saved, late.txt from s6", f"{found or 'no file at all'}")
+
+
 @check("the client's '/sendfile NAME PATH' sends the file as '/file NAME SIZE FILENAME', "
        "'/filedata BASE64' lines under 1024 bytes and '/fileend', and refuses a file over "
        "1 MiB itself", points=2, **CLIENT_FILES)
